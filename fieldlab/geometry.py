@@ -121,6 +121,24 @@ def log_field_offset(sigma: torch.Tensor, N: int, D: int | float) -> torch.Tenso
     return -d * (log_sigma + 0.5 * math.log(D))
 
 
+def potential_offset_slope(sigma: torch.Tensor, N: int, D: int | float) -> torch.Tensor:
+    """(1/D) d/dsigma of log_potential_offset: -(d - 2) / (sigma D), and -1 / sigma at D = inf.
+
+    A potential given as psi = log_potential_offset + psi_rest has the scaled field
+    E_sigma / phi = -(1/D) d(psi)/d(sigma) = -potential_offset_slope - (1/D) d(psi_rest)/d(sigma),
+    whose first term keeps its limit at D = inf while the second vanishes there.
+    """
+    if D == math.inf:
+        return -1 / sigma
+    d = augmented_dim(N, D)
+    return -(d - 2) / (sigma * D)
+
+
+def inverse_D(D: int | float) -> float:
+    """1 / D, which is 0 at D = inf."""
+    return 0.0 if D == math.inf else 1.0 / D
+
+
 def log_kernel_normalizer(sigma: torch.Tensor, N: int, D: int | float) -> torch.Tensor:
     """log C with p(x | y) = C * exp(log_kernel(||x - y||^2, sigma, D, d)) a density on R^N.
 
