@@ -290,4 +290,3 @@ class Superposition(Field):
 def superpose(fields: Sequence[Field], weights: Sequence[float] | None = None) -> Superposition:
     """The weighted sum of fields, sum_k weights[k] * fields[k] (all weights 1 by default)."""
     return Superposition(fields, weights)
-
