@@ -103,20 +103,22 @@ def _axes(ax: Axes | None) -> Axes:
     return ax
 
 
-def _format_D(D: int | float) -> str:
+def format_D(D: int | float) -> str:
+    """D as written in titles: its digits, or ∞."""
     return "∞" if D == math.inf else str(D)
 
 
-def _vertical_scale(D: int | float) -> float:
+def vertical_scale(D: int | float) -> float:
     """c in s = c sigma: sqrt(D) (s = r) for finite D, 1 (s = sigma) at D = inf."""
     return 1.0 if D == math.inf else math.sqrt(D)
 
 
-def _vertical_label(D: int | float) -> str:
+def vertical_label(D: int | float) -> str:
+    """The name of the vertical coordinate s of pictures in the augmented space."""
     return "sigma" if D == math.inf else "r = sigma·√D"
 
 
-def _check_shape(shape: Sequence[int], supported: dict[tuple[int, ...], str], what: str) -> None:
+def check_drawable(shape: Sequence[int], supported: dict[tuple[int, ...], str], what: str) -> None:
     """Raise unless shape is one of the supported point shapes."""
     if tuple(shape) not in supported:
         names = ", ".join(f"{label} (shape {list(s)})" for s, label in supported.items())
@@ -167,8 +169,9 @@ def _positions(field: Field, data: object | None) -> np.ndarray | None:
     return None if found is None else found[0]
 
 
-def _box(points: np.ndarray | None, extent: Sequence[float] | None, dims: int) -> np.ndarray:
-    """(lo, hi) per coordinate: the extent given, or the points' box with a margin."""
+def frame(points: np.ndarray | None, extent: Sequence[float] | None, dims: int) -> np.ndarray:
+    """(lo, hi) per coordinate, shape (dims, 2): the extent given, or the points' box with a
+    margin."""
     if extent is not None:
         box = np.asarray(extent, dtype=float).reshape(dims, 2)
         if not np.all(np.isfinite(box)) or not np.all(box[:, 0] < box[:, 1]):
@@ -199,7 +202,7 @@ def _scaled_directions(
     """The field-line direction (ex, c esigma) at points x and levels sigma, as float64."""
     value = field.field(x, sigma)
     ex = value.ex.detach().cpu().double().reshape(x.shape[0], -1).numpy()
-    es = value.esigma.detach().cpu().double().numpy() * _vertical_scale(field.D)
+    es = value.esigma.detach().cpu().double().numpy() * vertical_scale(field.D)
     return ex, es
 
 
@@ -232,20 +235,20 @@ def field_lines_1d(
     Returns:
         The Axes, with the stream lines' LineCollection labelled "field lines".
     """
-    _check_shape(field.shape, {(1,): "1D data"}, "field")
+    check_drawable(field.shape, {(1,): "1D data"}, "field")
     grid = check_int(grid, "grid", 2)
     density = check_positive(density, "density")
     points = _positions(field, data)
-    ((x_lo, x_hi),) = _box(points, extent, 1)
+    ((x_lo, x_hi),) = frame(points, extent, 1)
     sigma_top = (x_hi - x_lo) / 2 if sigma_max is None else check_positive(sigma_max, "sigma_max")
-    s_top = sigma_top * _vertical_scale(field.D)
+    s_top = sigma_top * vertical_scale(field.D)
     ax = _axes(ax)
 
     xs = np.linspace(x_lo, x_hi, grid)
     ss = np.linspace(LOWEST_ROW * s_top, s_top, grid)
     X, S = np.meshgrid(xs, ss)
     x = torch.as_tensor(X.reshape(-1, 1), dtype=field.dtype)
-    sigma = torch.as_tensor(S.reshape(-1) / _vertical_scale(field.D), dtype=field.dtype)
+    sigma = torch.as_tensor(S.reshape(-1) / vertical_scale(field.D), dtype=field.dtype)
     ex, es = _scaled_directions(field, x, sigma)
     norm = np.hypot(ex[:, 0], es)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -267,9 +270,9 @@ def field_lines_1d(
     ax.set_ylim(-DENSITY_HEIGHT * s_top, s_top)
     ax.axhline(0.0, color="k", linewidth=0.8)
     ax.set_xlabel("x")
-    ax.set_ylabel(_vertical_label(field.D))
+    ax.set_ylabel(vertical_label(field.D))
     ax.set_title(
-        title if title is not None else f"D = {_format_D(field.D)}, {weights_label(field)}"
+        title if title is not None else f"D = {format_D(field.D)}, {weights_label(field)}"
     )
     return ax
 
@@ -333,11 +336,11 @@ def flow_2d(
     Returns:
         The Axes; the streamlines' LineCollection is labelled "streamlines".
     """
-    _check_shape(field.shape, {(2,): "2D data"}, "field")
+    check_drawable(field.shape, {(2,): "2D data"}, "field")
     sigma = check_positive(sigma, "sigma")
     grid = check_int(grid, "grid", 2)
     density = check_positive(density, "density")
-    box = _box(_positions(field, data), extent, 2)
+    box = frame(_positions(field, data), extent, 2)
     ax = _axes(ax)
 
     X1, X2 = np.meshgrid(np.linspace(*box[0], grid), np.linspace(*box[1], grid))
@@ -362,7 +365,7 @@ def flow_2d(
     ax.set_aspect("equal")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    default = f"sigma = {sigma:g}, D = {_format_D(field.D)}, {weights_label(field)}"
+    default = f"sigma = {sigma:g}, D = {format_D(field.D)}, {weights_label(field)}"
     ax.set_title(title if title is not None else default)
     return ax
 
@@ -386,7 +389,7 @@ def samples_scatter(
         The Axes; the samples' artist is labelled "samples".
     """
     samples = _points_array(samples, "samples")
-    _check_shape(samples.shape[1:], {(1,): "1D points", (2,): "2D points"}, "samples")
+    check_drawable(samples.shape[1:], {(1,): "1D points", (2,): "2D points"}, "samples")
     reference = None if data is None else _points_array(data, "data")
     if reference is not None and reference.shape[1:] != samples.shape[1:]:
         raise ValueError(
@@ -422,13 +425,20 @@ def samples_scatter(
     return ax
 
 
-def _trajectory_array(trajectory: object) -> np.ndarray:
+def _trajectory_parts(trajectory: object, sigmas: object | None) -> tuple[np.ndarray, object]:
+    """(states (levels, n, *shape), sigmas) from a `Trajectory` of the sampler or a tensor.
+
+    A Trajectory carries its own sigmas, used unless sigmas are given.
+    """
+    if hasattr(trajectory, "x") and hasattr(trajectory, "sigmas"):
+        sigmas = trajectory.sigmas if sigmas is None else sigmas
+        trajectory = trajectory.x
     array = as_tensor(trajectory, "trajectory").detach().cpu().double().numpy()
     if array.ndim < 3:
         raise ValueError(
             f"trajectory must have shape (levels, n, *shape), got {list(array.shape)}"
         )
-    return array
+    return array, _check_sigmas(sigmas, array.shape[0])
 
 
 def _check_sigmas(sigmas: object | None, levels: int) -> np.ndarray | None:
@@ -456,9 +466,11 @@ def trajectories(
     out at sigma_max); 1D points are drawn as x against sigma (or the level's index).
 
     Args:
-        trajectory: shape (levels, n, 2) or (levels, n, 1), first level the prior.
+        trajectory: a `Trajectory` from `fieldlab.sample(..., return_trajectory=True)`, or
+            states of shape (levels, n, 2) or (levels, n, 1), first level the prior.
         data: reference points drawn in grey.
-        sigmas: the noise level of each level (for the 1D picture's vertical axis).
+        sigmas: the noise level of each level (for the 1D picture's vertical axis); a
+            Trajectory brings its own.
         extent: the view, as for `flow_2d`; by default the end points' box.
         max_lines: draw at most this many paths.
         ax: the Axes to draw on; a new figure if None.
@@ -467,15 +479,14 @@ def trajectories(
     Returns:
         The Axes; the paths' artists are labelled "trajectories", the end points "samples".
     """
-    path = _trajectory_array(trajectory)
-    _check_shape(path.shape[2:], {(1,): "1D points", (2,): "2D points"}, "trajectory")
+    path, levels = _trajectory_parts(trajectory, sigmas)
+    check_drawable(path.shape[2:], {(1,): "1D points", (2,): "2D points"}, "trajectory")
     max_lines = check_int(max_lines, "max_lines", 1)
-    levels = _check_sigmas(sigmas, path.shape[0])
     path = path[:, :max_lines]
     ax = _axes(ax)
 
     if path.shape[2] == 2:
-        box = _box(path[-1], extent, 2)
+        box = frame(path[-1], extent, 2)
         if data is not None:
             ax.scatter(*_points_array(data, "data").T, s=3, c=DATA_COLOUR, label="data")
         ax.plot(path[:, :, 0], path[:, :, 1], color="k", linewidth=0.5, alpha=0.5)
@@ -580,7 +591,8 @@ def denoising_strip(
     """Rows of x at decreasing sigma: the first `rows` samples of an image trajectory.
 
     Args:
-        trajectory: shape (levels, n, C, H, W), first level the prior.
+        trajectory: a `Trajectory` of images, or states (levels, n, C, H, W), first level
+            the prior.
         sigmas: the noise level of each level, written under the columns.
         columns: levels shown, evenly spaced from the first to the last.
         rows: samples shown, one per row.
@@ -590,12 +602,11 @@ def denoising_strip(
     Returns:
         The Axes holding the mosaic, one column per level shown.
     """
-    path = _trajectory_array(trajectory)
+    path, levels = _trajectory_parts(trajectory, sigmas)
     if path.ndim != 5:
         raise ValueError(
             f"trajectory must have shape (levels, n, C, H, W) of images, got {list(path.shape)}"
         )
-    levels = _check_sigmas(sigmas, path.shape[0])
     columns = min(check_int(columns, "columns", 2), path.shape[0])
     rows = min(check_int(rows, "rows", 1), path.shape[1])
     chosen = np.unique(np.linspace(0, path.shape[0] - 1, columns).round().astype(int))
@@ -627,8 +638,8 @@ def animate_flow(
     """Save a GIF of samples flowing from the prior to the data, one frame per level.
 
     Args:
-        trajectory: (levels, n, 2) points, drawn as a moving scatter, or (levels, n, C, H, W)
-            images, drawn as a changing grid.
+        trajectory: a `Trajectory`, or states: (levels, n, 2) points, drawn as a moving
+            scatter, or (levels, n, C, H, W) images, drawn as a changing grid.
         path: the GIF file to write.
         data: reference 2D points drawn in grey.
         sigmas: the noise level of each level, shown in the title.
@@ -638,12 +649,11 @@ def animate_flow(
     Returns:
         The Figure of the last frame.
     """
-    array = _trajectory_array(trajectory)
-    levels = _check_sigmas(sigmas, array.shape[0])
+    array, levels = _trajectory_parts(trajectory, sigmas)
     fps = check_int(fps, "fps", 1)
     points = array.ndim == 3
     if points:
-        _check_shape(array.shape[2:], {(2,): "2D points"}, "trajectory")
+        check_drawable(array.shape[2:], {(2,): "2D points"}, "trajectory")
     elif array.ndim != 5:
         raise ValueError(
             "trajectory must have shape (levels, n, 2) of 2D points or (levels, n, C, H, W) of "
@@ -652,7 +662,7 @@ def animate_flow(
     fig, ax = plt.subplots()
 
     if points:
-        box = _box(array[-1], extent, 2)
+        box = frame(array[-1], extent, 2)
         if data is not None:
             ax.scatter(*_points_array(data, "data").T, s=3, c=DATA_COLOUR, label="data")
         artist = ax.scatter(*array[0].T, s=6, c=SAMPLE_COLOUR, label="samples")
@@ -693,8 +703,9 @@ def trace_field_lines(
 
     Each step moves along the unit direction (ex, c esigma) in the (x, s) space of the module
     docstring, by growth times the larger of the height s and the distance travelled so far,
-    so that steps grow geometrically as a line leaves the data. A line stops (NaN from then on) where the direction
-    vanishes, where it comes down to s <= 0, or once it rises above sigma_max.
+    so that steps grow geometrically as a line leaves the data. A line stops (NaN from then
+    on) where the direction vanishes, where it comes down to s <= 0, or once it rises above
+    sigma_max.
 
     Args:
         field: any field.
@@ -710,7 +721,7 @@ def trace_field_lines(
     """
     steps = check_int(steps, "steps", 1)
     growth = check_positive(growth, "growth")
-    scale = _vertical_scale(field.D)
+    scale = vertical_scale(field.D)
     start = as_tensor(x, "x").to(field.dtype)
     m = start.shape[0]
     sigma0 = torch.as_tensor(sigma, dtype=torch.float64).expand(m).numpy()
