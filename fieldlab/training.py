@@ -1,0 +1,368 @@
+"""Training one learned field on one distribution, from the exact field of reference batches.
+
+Each step draws a reference batch Y of `reference_size` data points, takes the first
+`batch_size` of them as clean points y, draws noise levels sigma log-uniformly on
+[SIGMA_MIN, SIGMA_MAX] and points x ~ p(x | y) from the PFGM++ perturbation kernel
+(`geometry.perturb`). The targets are the exact field of Y (`PointCharges(Y, D=D)`) at (x, sigma),
+in the dimensionless form t = sigma (E_x, E_sigma) / phi, and its log-potential psi. Both are
+of order one for every sigma and D (|t_x| ~ sqrt(N), t_sigma <= kappa = (d - 2) / D). With
+lambda = sigma^2 / (sigma^2 + sigma_data^2) the losses are
+
+- "potential": the field's t = sigma (ex, esigma) from autograd of psi, and psi itself,
+    L = lambda (||t_x - t_x*||^2 / N + ((t_sigma - t_sigma*) / kappa)^2) + lambda^2 (psi - psi*)^2.
+  The potential's correction is (sigma_data / sigma)^2 F_theta, so near the data an error in
+  F_theta's gradient moves t by sigma_data / sigma times as much: lambda cancels that factor,
+  making the loss uniform in the network's own units there (as EDM's weighting does) and a
+  relative error of t far from it. The psi term pins psi's constant where the sigma-gradient
+  cannot (at D = inf, t_sigma = 1 exactly); lambda^2 cancels the (sigma_data / sigma)^2 of psi.
+- "direction": ||w - sqrt(N) t* / (||t*|| + gamma)||^2 / N, the original PFGM's target,
+  bounded for every sigma.
+- "direction+logmag": ||u - t* / ||t*||||^2 + lambda^2 (log||E|| - log||E*||)^2.
+
+The weights are averaged with an EMA whose decay warms up as min(ema, (1 + k) / (10 + k)) at
+step k, and the EMA weights make the returned field. The random draws of step k come from a
+numpy generator seeded with (seed, rank, k), so a step's data depend on nothing but its
+number: resuming from a checkpoint replays the same draws, and the result equals an
+uninterrupted run (bitwise on CPU).
+
+Under torchrun (WORLD_SIZE > 1) the network is wrapped in DistributedDataParallel (gloo on
+CPU, nccl on GPU); each process draws its own share batch_size / world_size of the batch,
+gradients are averaged, and only rank 0 writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import geometry
+from ._checks import as_tensor, check_D, check_int, check_positive
+from .fields import ScaledField
+from .networks import build, default_network
+from .point_charges import PointCharges
+from .potential import (
+    DIRECTION_GAMMA,
+    PotentialField,
+    check_parameterization,
+    output_features,
+)
+
+logger = logging.getLogger(__name__)
+
+# Points drawn from a named data set when `data` is a name.
+DEFAULT_DATA_SIZE = 20_000
+# Linear learning-rate warm-up over the first steps (a common Adam stabiliser).
+WARMUP_STEPS = 100
+# Gradient-norm clip: keeps a rare extreme target (a point far from every charge at tiny
+# sigma) from throwing the weights off.
+MAX_GRAD_NORM = 10.0
+# EMA decay warm-up min(ema, (1 + k) / (EMA_WARMUP + k)).
+EMA_WARMUP = 10
+# Loss-history entries logged and shown on the progress bar.
+LOG_EVERY = 50
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size), starting the process group under torchrun if not yet started."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _resolve_device(device: str | torch.device | None, world: int) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def _load_data(data: object, data_size: int, seed: int) -> torch.Tensor:
+    if isinstance(data, str):
+        from . import datasets
+
+        if data in ("digits", "animals"):
+            images = getattr(datasets, data)(None)
+            return images
+        return datasets.toy(data, data_size, seed=seed)
+    tensor = as_tensor(data, "data")
+    if tensor.dim() < 2 or tensor.shape[0] < 2:
+        raise ValueError(
+            f"data must hold at least two points, shape (n >= 2, *shape), "
+            f"got shape {tuple(tensor.shape)}"
+        )
+    return tensor.float()
+
+
+def data_digest(data: torch.Tensor) -> str:
+    """sha256 of the data's bytes: a resumed run must train on the same data."""
+    return hashlib.sha256(data.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def exact_targets(
+    reference: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, D: int | float
+) -> tuple[ScaledField, torch.Tensor, torch.Tensor]:
+    """The exact field of the reference batch at (x, sigma): (value, t, psi).
+
+    t = sigma (E_x, E_sigma) / phi has shape (m, N + 1); psi is float64, shape (m,).
+    """
+    exact = PointCharges(reference, D=D)
+    value = exact.field(x, sigma)
+    psi = exact.log_potential(x, sigma)
+    ratio = torch.exp(value.log_scale - psi).to(x.dtype)
+    t = (sigma * ratio)[:, None] * torch.cat(
+        [value.ex.reshape(x.shape[0], -1), value.esigma[:, None]], dim=1
+    )
+    return value, t, psi
+
+
+def field_t(value: ScaledField, sigma: torch.Tensor) -> torch.Tensor:
+    """sigma (ex, esigma) of a scaled field, shape (m, N + 1)."""
+    flat = value.ex.reshape(value.ex.shape[0], -1)
+    return sigma[:, None] * torch.cat([flat, value.esigma[:, None]], dim=1)
+
+
+def loss_terms(
+    field: PotentialField, x: torch.Tensor, sigma: torch.Tensor, reference: torch.Tensor
+) -> torch.Tensor:
+    """The per-point loss of `field` at (x, sigma) against the exact field of `reference`."""
+    N, D = field.N, field.D
+    exact, t_star, psi_star = exact_targets(reference, x, sigma, D)
+    value = field.evaluate(x, sigma, create_graph=True)
+    t = field_t(value, sigma)
+    balance = sigma**2 / (sigma**2 + field.sigma_data**2)
+
+    if field.parameterization == "potential":
+        kappa = 1 + (N - 2) * geometry.inverse_D(D)
+        along_x = (t[:, :N] - t_star[:, :N]).square().sum(1) / N
+        along_sigma = ((t[:, N] - t_star[:, N]) / kappa).square()
+        psi_gap = (value.log_scale - psi_star).to(x.dtype)
+        return balance * (along_x + along_sigma) + balance**2 * psi_gap.square()
+    if field.parameterization == "direction":
+        target = math.sqrt(N) * t_star / (t_star.norm(dim=1, keepdim=True) + DIRECTION_GAMMA)
+        return (t - target).square().sum(1) / N
+    u_star = t_star / t_star.norm(dim=1, keepdim=True)
+    u = t / sigma[:, None]
+    log_norm = exact.log_scale + torch.log(
+        torch.cat([exact.ex.reshape(x.shape[0], -1), exact.esigma[:, None]], 1)
+        .double()
+        .norm(dim=1)
+    )
+    log_gap = (value.log_scale - log_norm).to(x.dtype)
+    return (u - u_star).square().sum(1) + balance**2 * log_gap.square()
+
+
+def _step_draws(
+    data: torch.Tensor,
+    rng: np.random.Generator,
+    batch: int,
+    reference_size: int,
+    D: int | float,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's (x, sigma, reference batch), drawn from rng."""
+    n = data.shape[0]
+    index = torch.from_numpy(rng.choice(n, size=min(reference_size, n), replace=False))
+    reference = data[index].to(device)
+    clean = reference[torch.from_numpy(rng.integers(0, reference.shape[0], size=batch))]
+    log_lo, log_hi = math.log(geometry.SIGMA_MIN), math.log(geometry.SIGMA_MAX)
+    sigma_np = np.exp(rng.uniform(log_lo, log_hi, size=batch))
+    x = geometry.perturb(clean, torch.from_numpy(sigma_np), D, rng)
+    return x, torch.from_numpy(sigma_np).to(device=device, dtype=x.dtype), reference
+
+
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - decay)
+        for e, b in zip(ema.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def train(
+    data: object,
+    *,
+    D: int | float,
+    steps: int = 4000,
+    batch_size: int = 512,
+    lr: float = 2e-3,
+    seed: int = 0,
+    parameterization: str = "potential",
+    network: str | dict[str, Any] = "auto",
+    reference_size: int = 4096,
+    ema: float = 0.999,
+    data_size: int = DEFAULT_DATA_SIZE,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = False,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+) -> PotentialField:
+    """Train one learned field on one distribution and return it with its EMA weights.
+
+    Args:
+        data: points of shape (n >= 2, *shape), or a data set name: a toy of
+            `fieldlab.datasets` ("moons", "8gaussians", ...; `data_size` points drawn with
+            `seed`), "digits" or "animals".
+        D: augmented dimension, an int >= 1 or math.inf.
+        steps: optimizer steps in all (a resumed run continues up to this number).
+        batch_size: perturbed points per step, over all processes.
+        lr: Adam's learning rate (after a linear warm-up of WARMUP_STEPS steps).
+        seed: seeds the initial weights and every random draw.
+        parameterization: "potential" (default), "direction" or "direction+logmag".
+        network: "auto" (MLP for vectors, U-Net for images), "mlp", "unet", or a network
+            config dict as `fieldlab.networks.build` takes (its out_features is filled in).
+        reference_size: points whose exact field gives each step's targets.
+        ema: the EMA decay of the returned weights.
+        data_size: points drawn when `data` names a toy.
+        checkpoint: a file to write the training state to every `checkpoint_every` steps and
+            at the end (atomically; only rank 0 writes).
+        resume: continue from `checkpoint` if it exists, to the same result as an
+            uninterrupted run.
+        progress: show a tqdm bar with the loss.
+        device: "cpu", "cuda", ...; default the GPU of this process if there is one.
+    Returns:
+        The trained `PotentialField` (EMA weights, eval mode, weights without gradients).
+    """
+    D = check_D(D)
+    steps = check_int(steps, "steps", 1)
+    seed = check_int(seed, "seed", 0)
+    reference_size = check_int(reference_size, "reference_size", 2)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
+    lr = check_positive(lr, "lr")
+    parameterization = check_parameterization(parameterization)
+    if not 0 <= ema < 1:
+        raise ValueError(f"ema must be a decay in [0, 1), got {ema}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path to resume from")
+    rank, world = _distributed()
+    batch_size = check_int(batch_size, "batch_size", world)
+    if batch_size % world:
+        raise ValueError(f"batch_size = {batch_size} must divide among {world} processes")
+    device = _resolve_device(device, world)
+
+    data = _load_data(data, check_int(data_size, "data_size", 2), seed)
+    shape = tuple(data.shape[1:])
+    N = math.prod(shape)
+    if N == 1 and D == 1:
+        raise ValueError("1D data with D = 1 has a logarithmic potential: use D >= 2")
+    digest = data_digest(data)
+    centre = data.double().mean(0)
+    sigma_data = float((data.double() - centre).square().mean().sqrt())
+    config = {
+        "D": "inf" if D == math.inf else D,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "parameterization": parameterization,
+        "reference_size": reference_size,
+        "ema": ema,
+    }
+
+    torch.manual_seed(seed)
+    features = output_features(parameterization, N)
+    if isinstance(network, dict):
+        model = build({**network, "shape": list(shape), "out_features": features})
+    else:
+        model = default_network(shape, features, network)
+    model.to(device)
+    ema_model = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    start = 0
+
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if resume and checkpoint.exists():
+        from .checkpoint import load_training
+
+        stored, state = load_training(checkpoint, device=device)
+        if state["data_sha256"] != digest:
+            raise ValueError(f"{checkpoint} was trained on other data: it cannot be resumed")
+        changed = {
+            k: (state["config"].get(k), v)
+            for k, v in config.items()
+            if k != "steps" and state["config"].get(k) != v
+        }
+        if changed:
+            raise ValueError(f"{checkpoint} was trained with other settings: {changed}")
+        model.load_state_dict(state["model_state"])
+        ema_model.load_state_dict(stored.network.state_dict())
+        optimizer.load_state_dict(state["optimizer_state"])
+        start = state["step"]
+        logger.info("resuming %s from step %d", checkpoint, start)
+
+    trained = model
+    if world > 1:
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    data = data.to(device)
+
+    def field_of(net: nn.Module) -> PotentialField:
+        return PotentialField(
+            net,
+            D=D,
+            shape=shape,
+            centre=centre.float(),
+            sigma_data=sigma_data,
+            parameterization=parameterization,
+        )
+
+    learner, result = field_of(trained), field_of(ema_model)
+
+    def save_state(step: int) -> None:
+        if checkpoint is None or rank != 0:
+            return
+        from .checkpoint import save
+
+        state = {
+            "model": model,
+            "optimizer": optimizer,
+            "step": step,
+            "config": config,
+            "data_sha256": digest,
+        }
+        save(result, checkpoint, training=state)
+
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress or rank != 0)
+    for step in bar:
+        rng = np.random.default_rng([seed, rank, step])
+        x, sigma, reference = _step_draws(
+            data, rng, batch_size // world, reference_size, D, device
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / WARMUP_STEPS)
+        loss = loss_terms(learner, x, sigma, reference).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        _ema_update(ema_model, model, min(ema, (1 + step) / (EMA_WARMUP + step)))
+
+        if step % LOG_EVERY == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            logger.debug("step %d loss %.5f", step, loss.item())
+        if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            save_state(step + 1)
+    save_state(steps)
+    if world > 1:
+        dist.barrier()
+
+    ema_model.eval()
+    logger.info("trained %s for %d steps", result, steps)
+    return result
