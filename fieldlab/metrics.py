@@ -6,12 +6,13 @@ uniform weight 1/n per point.
 
 - Exact Wasserstein-2, ``w2(a, b)``:
   W2(a, b)^2 = min over couplings P (P 1 = 1/n, P^T 1 = 1/m) of sum_ij P_ij ||a_i - b_j||^2,
-  solved as a linear program by POT's network simplex (``ot.emd2``). Cost O(n^3)-ish: use it
-  up to a few thousand points.
+  solved as a linear program by POT's network simplex (``ot.emd2``). Its cost grows about as
+  n^3, so it serves up to a few thousand points; beyond that use the sliced W2.
 - Sliced W2, ``sliced_w2(a, b)``: SW2(a, b)^2 = E_theta W2(theta.a, theta.b)^2 with theta
   uniform on the unit sphere of R^N, estimated with ``projections`` seeded directions. In 1D
   each W2 is exact: W2^2 = int_0^1 (F_a^-1(u) - F_b^-1(u))^2 du over the quantile functions.
-  In 1D SW2 = W2; in N dimensions SW2 <= W2 and is about W2 / sqrt(N) for a shift.
+  In 1D SW2 = W2; in N dimensions SW2 <= W2, and for a set shifted by v,
+  SW2^2 = |v|^2 / N = W2^2 / N.
 - MMD, ``mmd2(a, b)``: with k(x, y) = sum_h exp(-||x - y||^2 / (2 h^2)) over bandwidths h,
   MMD^2 = E k(a, a') + E k(b, b') - 2 E k(a, b). The biased (V-statistic) estimate averages
   over all pairs, i = j included, and is >= 0 and exactly 0 for identical sets; the unbiased
@@ -60,9 +61,10 @@ MEDIAN_SUBSAMPLE = 1000
 PAIRWISE_CHUNK = 2048
 W2_FLOOR_REPEATS = 3
 CLASSIFIER_HELD_OUT = 0.2
-# One hidden layer of 128 units with a little weight decay: on Animal-MNIST it reaches about
-# 0.94 held-out accuracy for cats against dogs and 0.90 over all ten classes (a logistic
-# regression reaches 0.87 and 0.79), in seconds on a CPU.
+# One hidden layer of 128 units with a little weight decay, stopped early on a validation
+# tenth of the training split: on Animal-MNIST it reaches 0.935 held-out accuracy for cats
+# against dogs after 25 epochs and 0.895 over all ten animals (a logistic regression reaches
+# 0.87 and 0.79), in seconds on a CPU.
 CLASSIFIER_HIDDEN = (128,)
 CLASSIFIER_WEIGHT_DECAY = 1e-3
 CLASSIFIER_MAX_ITERATIONS = 300
@@ -130,8 +132,9 @@ def _quantile_w2_squared(pa: torch.Tensor, pb: torch.Tensor) -> torch.Tensor:
     if n == m:
         return ((sorted_a - sorted_b) ** 2).mean(dim=0)
 
-    steps = torch.cat([torch.arange(1, n + 1) / n, torch.arange(1, m + 1) / m]).double()
-    steps = torch.unique(steps)
+    # Division is correctly rounded, so equal fractions i/n = j/m give one float64 step.
+    grid = [torch.arange(1, k + 1, dtype=torch.float64) / k for k in (n, m)]
+    steps = torch.unique(torch.cat(grid))
     widths = torch.diff(steps, prepend=steps.new_zeros(1))
     middles = steps - widths / 2
     index_a = (middles * n).long().clamp_max(n - 1)
@@ -336,7 +339,8 @@ def count_near(samples: ArrayLike, points: ArrayLike, radius: float) -> int:
 class ProportionClassifier:
     """Class proportions of image samples, by a classifier trained on real images.
 
-    A one-hidden-layer perceptron on flattened pixels; ``fit`` holds out a stratified
+    A one-hidden-layer perceptron on flattened pixels, trained until its accuracy on a
+    validation part of the training split stops improving; ``fit`` holds out a stratified
     fraction of the real images and stores the accuracy there as ``accuracy``, which says how
     far the proportions of ``proportions`` can be trusted.
 
@@ -398,6 +402,7 @@ class ProportionClassifier:
             self.hidden,
             alpha=self.weight_decay,
             max_iter=CLASSIFIER_MAX_ITERATIONS,
+            early_stopping=True,
             random_state=self.seed,
         )
         model.fit(x_train, y_train)

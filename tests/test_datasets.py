@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import math
@@ -368,3 +369,16 @@ def test_image_folder_refuses_other_channel_counts(folder):
 def test_image_folder_unknown_class_lists_the_subfolders(folder):
     with pytest.raises(ValueError, match="classes: unknown image class 'star'.*circle, square"):
         datasets.image_folder(folder, classes=["star"])
+
+
+@pytest.mark.parametrize("module", ["datasets", "metrics"])
+def test_data_and_measures_import_no_field_code(module):
+    tree = ast.parse((REPO / "fieldlab" / f"{module}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or ""))
+
+    assert not any(name.startswith(("fieldlab", ".")) for name in imported), imported
