@@ -76,6 +76,7 @@ def field_metadata(field: PotentialField) -> dict[str, Any]:
         "network": field.network.config,
         "centre": field.centre.detach().cpu().flatten().tolist(),
         "sigma_data": field.sigma_data,
+        "base_width": field.base_width,
     }
 
 
@@ -187,7 +188,15 @@ def _read_checked(path: Path) -> tuple[bytes, dict[str, Any]]:
         )
     missing = [
         k
-        for k in ("D", "shape", "parameterization", "network", "centre", "sigma_data")
+        for k in (
+            "D",
+            "shape",
+            "parameterization",
+            "network",
+            "centre",
+            "sigma_data",
+            "base_width",
+        )
         if k not in metadata
     ]
     if missing:
@@ -232,6 +241,7 @@ def _rebuild(
         centre=centre,
         sigma_data=metadata["sigma_data"],
         parameterization=parameterization,
+        base_width=metadata["base_width"],
     )
     if metadata.get("version") != _version():
         logger.warning(

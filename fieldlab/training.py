@@ -152,7 +152,7 @@ def loss_terms(
         along_x = (t[:, :N] - t_star[:, :N]).square().sum(1) / N
         along_sigma = ((t[:, N] - t_star[:, N]) / kappa).square()
         psi_gap = (value.log_scale - psi_star).to(x.dtype)
-        return balance * (along_x + along_sigma) + balance**2 * psi_gap.square()
+        return along_x + along_sigma + balance * psi_gap.square()
     if field.parameterization == "direction":
         target = math.sqrt(N) * t_star / (t_star.norm(dim=1, keepdim=True) + DIRECTION_GAMMA)
         return (t - target).square().sum(1) / N
@@ -164,7 +164,7 @@ def loss_terms(
         .norm(dim=1)
     )
     log_gap = (value.log_scale - log_norm).to(x.dtype)
-    return (u - u_star).square().sum(1) + balance**2 * log_gap.square()
+    return (u - u_star).square().sum(1) + balance * log_gap.square()
 
 
 def _step_draws(

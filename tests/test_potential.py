@@ -14,7 +14,9 @@ DS = [1, 3, 128, math.inf]
 CENTRE = torch.tensor([0.3, -0.5])
 
 
-def make_field(D, parameterization="potential", shape=(2,), centre=CENTRE, scramble=0.0):
+def make_field(
+    D, parameterization="potential", shape=(2,), centre=CENTRE, scramble=0.0, base_width=0.0
+):
     """A field on a fresh MLP; scramble > 0 sets its output layer to random weights."""
     torch.manual_seed(0)
     network = MLP(shape, output_features(parameterization, math.prod(shape)), width=32)
@@ -27,6 +29,7 @@ def make_field(D, parameterization="potential", shape=(2,), centre=CENTRE, scram
         centre=centre,
         sigma_data=1.0,
         parameterization=parameterization,
+        base_width=base_width,
     )
 
 
@@ -38,7 +41,7 @@ def log_components(value):
 
 @pytest.mark.parametrize("D", DS)
 @pytest.mark.parametrize("sigma", [0.01, 1.0, 50.0])
-def test_untrained_field_is_the_unit_monopole_at_the_centre(D, sigma):
+def test_untrained_field_on_a_bare_base_is_the_unit_monopole_at_the_centre(D, sigma):
     torch.manual_seed(1)
     x = torch.randn(16, 2) * 2
     learned, exact = make_field(D), PointCharges(CENTRE[None].double(), D=D)
@@ -61,9 +64,20 @@ def test_untrained_field_is_the_unit_monopole_at_the_centre(D, sigma):
     torch.testing.assert_close(learned.centre, CENTRE)
 
 
+@pytest.mark.parametrize("sigma", [0.05, 1.0, 20.0])
+def test_untrained_field_at_D_inf_is_the_field_of_a_gaussian_of_width_sigma_data(sigma):
+    # sigma_data = 1: a Gaussian cloud N(mu, I) smoothed by sigma has velocity
+    # sigma (x - mu) / (sigma^2 + 1)
+    x = torch.randn(16, 2) * 2
+    field = make_field(math.inf, base_width=None)
+    expected = sigma * (x - CENTRE) / (sigma**2 + 1.0)
+    torch.testing.assert_close(field.velocity(x, sigma), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("D", [3, 128, math.inf])
-def test_correction_vanishes_as_sigma_grows(D):
-    field = make_field(D, scramble=1.0)
+@pytest.mark.parametrize("scramble", [0.0, 1.0])
+def test_log_potential_approaches_the_monopole_as_sigma_grows(D, scramble):
+    field = make_field(D, scramble=scramble, base_width=None)
     exact = PointCharges(CENTRE[None].double(), D=D)
     x = torch.randn(64, 2)
     gaps = [
@@ -72,16 +86,17 @@ def test_correction_vanishes_as_sigma_grows(D):
     ]
     assert gaps[0] > 1e-2
     assert gaps[0] > gaps[1] > gaps[2]
-    assert gaps[2] < 1e-3 * gaps[0]
+    assert gaps[2] < 0.05 * gaps[0]
+    assert gaps[2] < 0.05
 
 
 @pytest.mark.parametrize("D", [1, 128, math.inf])
 def test_potential_form_is_curl_free_and_direction_form_is_not(D):
     torch.manual_seed(2)
     x, sigma = torch.randn(32, 2), 0.7
-    potential = curl_ratio(make_field(D, scramble=1.0), x, sigma)
-    direction = curl_ratio(make_field(D, "direction", scramble=1.0), x, sigma)
-    logmag = curl_ratio(make_field(D, "direction+logmag", scramble=1.0), x, sigma)
+    potential = curl_ratio(make_field(D, scramble=1.0, base_width=None), x, sigma)
+    direction = curl_ratio(make_field(D, "direction", scramble=1.0, base_width=None), x, sigma)
+    logmag = curl_ratio(make_field(D, "direction+logmag", scramble=1.0, base_width=None), x, sigma)
     assert potential.max() < 1e-5
     assert direction.median() > 1e-2
     assert logmag.median() > 1e-2
@@ -151,11 +166,13 @@ def test_bad_input_is_refused_with_clear_errors():
 
 
 @pytest.mark.parametrize("size", [8, 28])
-def test_unet_field_is_the_monopole_at_init_and_gives_image_velocities(size):
+def test_unet_field_on_a_bare_base_is_the_monopole_at_init_and_gives_image_velocities(size):
     torch.manual_seed(3)
     shape = (1, size, size)
     network = UNet(shape, 1, channels=(8, 16, 16), width=16)
-    field = PotentialField(network, D=128, shape=shape, centre=torch.zeros(shape), sigma_data=0.5)
+    field = PotentialField(
+        network, D=128, shape=shape, centre=torch.zeros(shape), sigma_data=0.5, base_width=0.0
+    )
     x = torch.randn(2, *shape)
     torch.testing.assert_close(field.velocity(x, 2.0), x / 2.0, rtol=1e-5, atol=1e-5)
     nn.init.normal_(network.map_head.weight, std=0.1)
