@@ -69,8 +69,44 @@ WARMUP_STEPS = 100
 MAX_GRAD_NORM = 10.0
 # EMA decay warm-up min(ema, (1 + k) / (EMA_WARMUP + k)).
 EMA_WARMUP = 10
-# Loss-history entries logged and shown on the progress bar.
+# Steps between loss reports on the progress bar and in the log.
 LOG_EVERY = 50
+
+# Named configurations: keyword arguments for `train`. The toy one is the benchmark's
+# (benchmarks/learned_fields.py). The image CPU ones are sized from a measured 0.43 s per
+# step of "digits-cpu" on one CPU thread (so about 20 minutes on 2 cores); "animals-cpu" scales
+# that by the pixel count and is untested; the GPU ones are untested.
+PRESETS: dict[str, dict[str, Any]] = {
+    "toy-cpu": {"D": 128, "steps": 3000, "batch_size": 256, "reference_size": 2048},
+    "digits-cpu": {
+        "D": 128,
+        "steps": 2500,
+        "batch_size": 64,
+        "reference_size": 1024,
+        "network": {"kind": "unet", "channels": [32, 64], "width": 64},
+    },
+    "animals-cpu": {
+        "D": 128,
+        "steps": 600,
+        "batch_size": 32,
+        "reference_size": 1024,
+        "network": {"kind": "unet", "channels": [16, 32, 32], "width": 64},
+    },
+    "digits-gpu": {
+        "D": 128,
+        "steps": 50_000,
+        "batch_size": 512,
+        "reference_size": 1797,
+        "network": {"kind": "unet", "channels": [64, 128, 128], "width": 256},
+    },
+    "animals-gpu": {
+        "D": 128,
+        "steps": 100_000,
+        "batch_size": 256,
+        "reference_size": 4096,
+        "network": {"kind": "unet", "channels": [64, 128, 256], "width": 256},
+    },
+}
 
 
 def _distributed() -> tuple[int, int]:

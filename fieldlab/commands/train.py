@@ -28,9 +28,14 @@ def _parse_D(text: str) -> int | float:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="a toy (moons, rings, 8gaussians, ...), digits or animals")
-    parser.add_argument("--D", type=_parse_D, default=128, help="augmented dimension, or inf")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument(
+        "--preset",
+        choices=["toy-cpu", "digits-cpu", "animals-cpu", "digits-gpu", "animals-gpu"],
+        help="a named configuration (fieldlab.training.PRESETS); explicit options override it",
+    )
+    parser.add_argument("--D", type=_parse_D, help="augmented dimension, or inf (default 128)")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -38,8 +43,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         default="potential",
         choices=["potential", "direction", "direction+logmag"],
     )
-    parser.add_argument("--network", default="auto", choices=["auto", "mlp", "unet"])
-    parser.add_argument("--reference-size", type=int, default=4096)
+    parser.add_argument("--network", choices=["auto", "mlp", "unet"])
+    parser.add_argument("--reference-size", type=int)
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--data-size", type=int, default=20_000, help="points drawn of a toy")
     parser.add_argument("--out", type=Path, default=Path("field.safetensors"))
@@ -63,21 +68,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; the field (EMA weights) and training state go to --out."""
-    from ..training import train
+    from ..training import PRESETS, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    options = {"D": 128, **PRESETS.get(args.preset, {})}
+    explicit = {
+        "D": args.D,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "network": args.network,
+        "reference_size": args.reference_size,
+    }
+    options.update({k: v for k, v in explicit.items() if v is not None})
     try:
         field = train(
             args.data,
-            D=args.D,
-            steps=args.steps,
-            batch_size=args.batch_size,
             lr=args.lr,
             seed=args.seed,
             parameterization=args.parameterization,
-            network=args.network,
-            reference_size=args.reference_size,
             ema=args.ema,
+            **options,
             data_size=args.data_size,
             checkpoint=args.out,
             checkpoint_every=args.checkpoint_every,
