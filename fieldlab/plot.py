@@ -70,8 +70,10 @@ DENSITY_BINS = 60
 DENSITY_HEIGHT = 0.15
 # The tallest bar fills this fraction of the band, leaving a gap at its bottom.
 DENSITY_FILL = 0.9
-# Marker areas (points^2) of charges: the smallest and the largest charge.
-CHARGE_MARKER = (6.0, 60.0)
+# Marker areas (points^2) of charges: their total, shared in proportion to |q|, and the
+# smallest and largest area of one marker.
+CHARGE_TOTAL_AREA = 2000.0
+CHARGE_MARKER = (4.0, 80.0)
 POSITIVE_COLOUR = "tab:red"
 NEGATIVE_COLOUR = "tab:blue"
 SAMPLE_COLOUR = "tab:orange"
@@ -185,9 +187,13 @@ def frame(points: np.ndarray | None, extent: Sequence[float] | None, dims: int) 
 
 
 def _mark_charges(ax: Axes, points: np.ndarray, charges: np.ndarray) -> None:
-    """Scatter positive charges as red + and negative ones as blue x, sized by |q|."""
-    size = np.abs(charges) / np.abs(charges).max()
-    area = CHARGE_MARKER[0] + (CHARGE_MARKER[1] - CHARGE_MARKER[0]) * size
+    """Scatter positive charges as red + and negative ones as blue x, sized by |q|.
+
+    The markers share a fixed total area in proportion to |q|, so a data set of many equal
+    charges is drawn fine and a few charges boldly.
+    """
+    share = CHARGE_TOTAL_AREA * np.abs(charges) / np.abs(charges).sum()
+    area = np.clip(share, *CHARGE_MARKER)
     for mask, colour, marker, label in (
         (charges > 0, POSITIVE_COLOUR, "+", "positive charges"),
         (charges < 0, NEGATIVE_COLOUR, "x", "negative charges"),
