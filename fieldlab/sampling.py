@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_STEPS = 18
 DEFAULT_SOLVER = "heun"
 # Default for encode/decode (and the likelihood): dopri5 in t = log sigma; at this tolerance
-# an encode-decode round trip of a 2D toy's exact field is accurate to about 1e-5
-# (benchmarks/RESULTS-sampling.md).
+# an encode-decode round trip of a 2D toy's exact field has a median relative error under 2e-6
+# at every D (benchmarks/RESULTS-sampling.md).
 DEFAULT_ODE_SOLVER = "dopri5"
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-5
@@ -298,6 +298,11 @@ def decode(
     """Data from latents: the backward ODE from given points at sigma_max down to sigma_min.
 
     The inverse of `encode`: decode(field, encode(field, x)) is x up to the solver's error.
+
+    Limitation: where the density at sigma_min is low (in the kernel's tail, several sigma_min
+    from every charge of an exact field) decoding expands latent errors by the inverse
+    Jacobian, so a round trip there is accurate to about 1e-3 to 5e-3 rather than 1e-6, and a
+    tighter tolerance helps little.
 
     Args:
         field: any Field with a positive total charge.
