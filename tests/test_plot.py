@@ -270,3 +270,13 @@ def test_quick_mode_follows_the_environment(monkeypatch):
     assert not plot.quick_mode() and plot.choose(full=1000, quick=10) == 1000
     monkeypatch.delenv(plot.QUICK_ENV)
     assert not plot.quick_mode()
+
+
+def test_trajectories_take_the_samplers_trajectory_and_its_sigmas():
+    field = fieldlab.PointCharges(torch.tensor([[-1.0], [1.0]]), D=4)
+    samples, trajectory = fieldlab.sample(field, 12, steps=5, seed=0, return_trajectory=True)
+    ax = plot.trajectories(trajectory)
+
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), trajectory.sigmas.numpy())
+    np.testing.assert_allclose(_collection(ax, "samples").get_offsets()[:, 0], samples[:, 0])
+    assert ax.get_title() == "12 trajectories, 6 levels"
