@@ -78,7 +78,12 @@ def edm_sigmas(
 
 
 def log_kernel(
-    sq_dist: torch.Tensor, sigma: torch.Tensor, D: int | float, power: int | float
+    sq_dist: torch.Tensor,
+    sigma: torch.Tensor,
+    D: int | float,
+    power: int | float,
+    *,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Shape factor of rho^(-power): -(power/2) log1p(||x - y||^2 / (sigma^2 D)).
 
@@ -88,10 +93,16 @@ def log_kernel(
         D: augmented dimension, an int >= 1 or math.inf.
         power: the exponent p of rho^(-p); at D = inf the limit p / D -> 1 is taken, which
             holds for p = d and p = d - 2.
+        inplace: overwrite sq_dist with the result, which saves memory traffic in the
+            field's inner loop; only where no gradient flows through sq_dist.
     """
     if D == math.inf:
-        return -sq_dist / (2 * sigma**2)
-    return -(power / 2) * torch.log1p(sq_dist / (sigma**2 * D))
+        scale = -1 / (2 * sigma**2)
+        return sq_dist.mul_(scale) if inplace else sq_dist * scale
+    inverse_r2 = 1 / (sigma**2 * D)
+    if inplace:
+        return sq_dist.mul_(inverse_r2).log1p_().mul_(-power / 2)
+    return torch.log1p(sq_dist * inverse_r2) * (-power / 2)
 
 
 def log_potential_offset(sigma: torch.Tensor, N: int, D: int | float) -> torch.Tensor:
