@@ -50,8 +50,10 @@ def test_notebook_opens_with_a_title_and_reads_quick_mode(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=_id)
 def test_notebook_runs_top_to_bottom_in_quick_mode(path, tmp_path, monkeypatch):
-    # The kernel inherits this process's environment.
+    # The kernel inherits this process's environment. One torch thread: on a small shared
+    # runner torch's thread pool oversubscribes the cores and runs many times slower.
     monkeypatch.setenv(plot.QUICK_ENV, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
