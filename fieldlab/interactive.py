@@ -358,6 +358,9 @@ class Composer(_FlowPicture):
         weight_range: (lowest, highest) slider weight.
         seed: the prior draws' seed, the same for every redraw.
 
+    Limitation: the streamlines stop where the velocity is undefined (E_r <= 0, above net
+    negative charge), so regions of negative charge are left blank rather than drawn.
+
     Attributes:
         sliders: the ipywidgets FloatSliders, in the order of `fields`.
         charge_label: HTML widget showing the total charge Q.
@@ -584,6 +587,11 @@ class ImageMixer(_Picture):
     Attributes:
         slider: the FloatSlider of w.
         figure: plotly FigureWidget with one "samples" heatmap of the tiled images.
+
+    Limitation: a redraw samples the composed field anew, which takes a fraction of a second
+    for exact fields of a thousand images per class but several seconds for learned U-Net
+    fields on a CPU (each of the 2 * steps - 1 evaluations runs both networks); lower
+    n_samples or steps there.
     """
 
     def __init__(
