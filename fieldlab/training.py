@@ -1,26 +1,28 @@
 """Training one learned field on one distribution, from the exact field of reference batches.
 
-Each step draws a reference batch Y of `reference_size` data points, takes the first
-`batch_size` of them as clean points y, draws noise levels sigma log-uniformly on
-[SIGMA_MIN, SIGMA_MAX] and points x ~ p(x | y) from the PFGM++ perturbation kernel
+Each step draws a reference batch Y of `reference_size` data points, takes `batch_size` clean
+points y from it, draws noise levels sigma (`draw_sigma`: EDM's log-normal, log sigma ~
+Normal(P_MEAN, P_STD), with a share LOG_UNIFORM_SHARE log-uniform on [SIGMA_MIN, SIGMA_MAX];
+r = sigma sqrt(D) follows) and points x ~ p(x | y) from the PFGM++ perturbation kernel
 (`geometry.perturb`). The targets are the exact field of Y (`PointCharges(Y, D=D)`) at (x, sigma),
 in the dimensionless form t = sigma (E_x, E_sigma) / phi, and its log-potential psi. Both are
 of order one for every sigma and D (|t_x| ~ sqrt(N), t_sigma <= kappa = (d - 2) / D). With
 lambda = sigma^2 / (sigma^2 + sigma_data^2) the losses are
 
 - "potential": the field's t = sigma (ex, esigma) from autograd of psi, and psi itself,
-    L = lambda (||t_x - t_x*||^2 / N + ((t_sigma - t_sigma*) / kappa)^2) + lambda^2 (psi - psi*)^2.
-  The potential's correction is (sigma_data / sigma)^2 F_theta, so near the data an error in
-  F_theta's gradient moves t by sigma_data / sigma times as much: lambda cancels that factor,
-  making the loss uniform in the network's own units there (as EDM's weighting does) and a
-  relative error of t far from it. The psi term pins psi's constant where the sigma-gradient
-  cannot (at D = inf, t_sigma = 1 exactly); lambda^2 cancels the (sigma_data / sigma)^2 of psi.
+    L = ||t_x - t_x*||^2 / N + ((t_sigma - t_sigma*) / kappa)^2 + lambda (psi - psi*)^2.
+  The correction is (sigma_data / sigma) F_theta (see `potential`), so an error in F_theta's
+  gradient moves t by about as much at every sigma and the t terms need no weight. The psi
+  term pins psi's constant where the sigma-gradient cannot (at D = inf, t_sigma = 1 exactly);
+  lambda cancels the (sigma_data / sigma)^2 by which a unit error in F_theta moves psi^2.
 - "direction": ||w - sqrt(N) t* / (||t*|| + gamma)||^2 / N, the original PFGM's target,
   bounded for every sigma.
-- "direction+logmag": ||u - t* / ||t*||||^2 + lambda^2 (log||E|| - log||E*||)^2.
+- "direction+logmag": ||u - t* / ||t*||||^2 + lambda (log||E|| - log||E*||)^2.
 
-The weights are averaged with an EMA whose decay warms up as min(ema, (1 + k) / (10 + k)) at
-step k, and the EMA weights make the returned field. The random draws of step k come from a
+The learning rate warms up linearly over WARMUP_STEPS and then decays along a half cosine to
+LR_FLOOR of its peak at `decay_steps` (`learning_rate`). The weights are averaged with an EMA
+whose decay warms up as min(ema, (1 + k) / (10 + k)) at step k, and the EMA weights make the
+returned field. The random draws of step k come from a
 numpy generator seeded with (seed, rank, k), so a step's data depend on nothing but its
 number: resuming from a checkpoint replays the same draws, and the result equals an
 uninterrupted run (bitwise on CPU).
@@ -62,8 +64,18 @@ logger = logging.getLogger(__name__)
 
 # Points drawn from a named data set when `data` is a name.
 DEFAULT_DATA_SIZE = 20_000
-# Linear learning-rate warm-up over the first steps (a common Adam stabiliser).
+# Linear learning-rate warm-up over the first steps (a common Adam stabiliser), and at most
+# this share of a short run.
 WARMUP_STEPS = 100
+WARMUP_SHARE = 0.1
+# The learning rate decays along a half cosine from lr to LR_FLOOR * lr: for runs of a few
+# thousand steps this halved the final loss's noise against a constant rate.
+LR_FLOOR = 0.02
+# Training noise levels, EDM's log-normal (Karras et al. 2022, table 1: P_mean = -1.2,
+# P_std = 1.2), with this share of each batch log-uniform on [SIGMA_MIN, SIGMA_MAX].
+P_MEAN = -1.2
+P_STD = 1.2
+LOG_UNIFORM_SHARE = 0.2
 # Gradient-norm clip: keeps a rare extreme target (a point far from every charge at tiny
 # sigma) from throwing the weights off.
 MAX_GRAD_NORM = 10.0
@@ -73,11 +85,12 @@ EMA_WARMUP = 10
 LOG_EVERY = 50
 
 # Named configurations: keyword arguments for `train`. The toy one is the benchmark's
-# (benchmarks/learned_fields.py). The image CPU ones are sized from a measured 0.43 s per
+# (benchmarks/learned_fields.py: 1,200 steps of 0.09-0.14 s on one loaded CPU thread). The
+# image CPU ones are sized from a measured 0.43 s per
 # step of "digits-cpu" on one CPU thread (so about 20 minutes on 2 cores); "animals-cpu" scales
 # that by the pixel count and is untested; the GPU ones are untested.
 PRESETS: dict[str, dict[str, Any]] = {
-    "toy-cpu": {"D": 128, "steps": 3000, "batch_size": 256, "reference_size": 2048},
+    "toy-cpu": {"D": 128, "steps": 1200, "batch_size": 256, "reference_size": 4096},
     "digits-cpu": {
         "D": 128,
         "steps": 2500,
@@ -203,6 +216,31 @@ def loss_terms(
     return (u - u_star).square().sum(1) + balance * log_gap.square()
 
 
+def draw_sigma(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n training noise levels: EDM's log-normal, a LOG_UNIFORM_SHARE of them log-uniform.
+
+    log sigma ~ Normal(P_MEAN, P_STD) puts the steps where the field has structure; the
+    log-uniform share on [SIGMA_MIN, SIGMA_MAX] keeps the whole range the sampler travels
+    (from sigma_max = 80 down) in the training set.
+    """
+    log_lo, log_hi = math.log(geometry.SIGMA_MIN), math.log(geometry.SIGMA_MAX)
+    log_sigma = rng.normal(P_MEAN, P_STD, size=n)
+    uniform = rng.random(n) < LOG_UNIFORM_SHARE
+    log_sigma[uniform] = rng.uniform(log_lo, log_hi, size=int(uniform.sum()))
+    return np.exp(np.clip(log_sigma, log_lo, log_hi))
+
+
+def learning_rate(lr: float, step: int, decay_steps: int) -> float:
+    """Linear warm-up, then a cosine decay to LR_FLOOR lr at decay_steps.
+
+    The warm-up lasts WARMUP_STEPS, or WARMUP_SHARE of decay_steps if that is shorter.
+    """
+    warmup = min(1.0, (step + 1) / min(WARMUP_STEPS, max(1.0, WARMUP_SHARE * decay_steps)))
+    progress = min(1.0, step / decay_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return lr * warmup * (LR_FLOOR + (1 - LR_FLOOR) * cosine)
+
+
 def _step_draws(
     data: torch.Tensor,
     rng: np.random.Generator,
@@ -216,8 +254,7 @@ def _step_draws(
     index = torch.from_numpy(rng.choice(n, size=min(reference_size, n), replace=False))
     reference = data[index].to(device)
     clean = reference[torch.from_numpy(rng.integers(0, reference.shape[0], size=batch))]
-    log_lo, log_hi = math.log(geometry.SIGMA_MIN), math.log(geometry.SIGMA_MAX)
-    sigma_np = np.exp(rng.uniform(log_lo, log_hi, size=batch))
+    sigma_np = draw_sigma(rng, batch)
     x = geometry.perturb(clean, torch.from_numpy(sigma_np), D, rng)
     return x, torch.from_numpy(sigma_np).to(device=device, dtype=x.dtype), reference
 
@@ -242,6 +279,7 @@ def train(
     network: str | dict[str, Any] = "auto",
     reference_size: int = 4096,
     ema: float = 0.999,
+    decay_steps: int | None = None,
     data_size: int = DEFAULT_DATA_SIZE,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1000,
@@ -258,13 +296,15 @@ def train(
         D: augmented dimension, an int >= 1 or math.inf.
         steps: optimizer steps in all (a resumed run continues up to this number).
         batch_size: perturbed points per step, over all processes.
-        lr: Adam's learning rate (after a linear warm-up of WARMUP_STEPS steps).
+        lr: Adam's peak learning rate (`learning_rate`: warm-up, then cosine decay).
         seed: seeds the initial weights and every random draw.
         parameterization: "potential" (default), "direction" or "direction+logmag".
         network: "auto" (MLP for vectors, U-Net for images), "mlp", "unet", or a network
             config dict as `fieldlab.networks.build` takes (its out_features is filled in).
         reference_size: points whose exact field gives each step's targets.
         ema: the EMA decay of the returned weights.
+        decay_steps: steps over which the learning rate decays (`learning_rate`); default
+            `steps`. Give it explicitly to stop a run early and resume it to the same result.
         data_size: points drawn when `data` names a toy.
         checkpoint: a file to write the training state to every `checkpoint_every` steps and
             at the end (atomically; only rank 0 writes).
@@ -281,6 +321,7 @@ def train(
     reference_size = check_int(reference_size, "reference_size", 2)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     lr = check_positive(lr, "lr")
+    decay_steps = steps if decay_steps is None else check_int(decay_steps, "decay_steps", 1)
     parameterization = check_parameterization(parameterization)
     if not 0 <= ema < 1:
         raise ValueError(f"ema must be a decay in [0, 1), got {ema}")
@@ -309,6 +350,7 @@ def train(
         "parameterization": parameterization,
         "reference_size": reference_size,
         "ema": ema,
+        "decay_steps": decay_steps,
     }
 
     torch.manual_seed(seed)
@@ -382,7 +424,7 @@ def train(
             data, rng, batch_size // world, reference_size, D, device
         )
         for group in optimizer.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / WARMUP_STEPS)
+            group["lr"] = learning_rate(lr, step, decay_steps)
         loss = loss_terms(learner, x, sigma, reference).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -21,7 +21,7 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     out = sys.argv[1]
     field = train(
-        toy("moons", 400, seed=0), D=16, steps=12, batch_size=64, reference_size=256,
+        toy("moons", 400, seed=0), D=16, steps=4, batch_size=64, reference_size=256,
         seed=2, progress=False, checkpoint=os.path.join(out, "run.safetensors"),
     )
     rank = os.environ["RANK"]
