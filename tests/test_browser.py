@@ -6,6 +6,7 @@ Needs Debian's chromium (/usr/bin/chromium) and the pip packages voila and playw
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -115,7 +116,7 @@ def voila_url(tmp_path):
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
+    not Path(CHROMIUM).exists() and not os.environ.get("FIELDLAB_REQUIRE_BROWSER"),
     reason="chromium is not installed (apt-get install chromium puts it at /usr/bin/chromium)",
 )
 def test_moving_a_slider_in_the_browser_redraws_the_composer(voila_url, tmp_path):

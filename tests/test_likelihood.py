@@ -14,16 +14,6 @@ from fieldlab.likelihood import LikelihoodInfo, bits_per_dim, log_likelihood
 SIGMA_MIN, SIGMA_MAX = geometry.SIGMA_MIN, geometry.SIGMA_MAX
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These problems are tiny: one thread spares the synchronisation of intra-op parallelism
-    on each of thousands of small operations, which dominates on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class GaussianData(Field):
     """The exact flow of data Normal(0, diag(s^2)) at D = inf: v = x sigma / (s^2 + sigma^2)."""
 

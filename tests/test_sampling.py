@@ -44,16 +44,6 @@ class GaussianData(Field):
         raise NotImplementedError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These problems are tiny: one thread spares the synchronisation of intra-op parallelism
-    on each of thousands of small operations, which dominates on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def toy_points():
     return clusters([(-2.0, 0.0), (2.0, 1.0)], [40, 40], 0.3, seed=0)
