@@ -56,7 +56,6 @@ def test_sample_command_writes_samples_of_the_toy_shape(tmp_path):
     ("argv", "message"),
     [
         (["sample", "--toy", "moons", "--out", "x.txt"], "--out must name a .npy file"),
-        (["sample", "--toy", "moons", "--D", "two"], "--D must be an int"),
         (["sample", "--toy", "moons", "--n", "0"], "n must be an int >= 1"),
         (["sample", "--toy", "blobs"], "blobs"),
     ],
@@ -76,3 +75,10 @@ def test_bench_prints_one_row_per_D_and_step_count(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 4
     assert rows[1].startswith("| 1 | 2 | 3 |") and rows[-1].startswith("| inf | 6 | 11 |")
+
+
+def test_an_invalid_D_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--toy", "moons", "--D", "two"])
+    assert exit_info.value.code == 2
+    assert "--D must be an int >= 1 or 'inf', got 'two'" in capsys.readouterr().err

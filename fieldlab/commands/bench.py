@@ -15,7 +15,7 @@ import platform
 import statistics
 import time
 
-from .sample import parse_D
+from . import parse_D
 
 LANDING_RADIUS = 0.01
 
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--toy", default="moons")
     parser.add_argument("--charges", type=int, default=2000)
     parser.add_argument("--n", type=int, default=2000, help="samples per configuration")
-    parser.add_argument("--D", nargs="+", default=["1", "8", "128", "inf"])
+    parser.add_argument("--D", nargs="+", type=parse_D, default=[1, 8, 128, math.inf])
     parser.add_argument("--steps", nargs="+", type=int, default=[2, 4, 8, 18])
     parser.add_argument("--solver", default="heun")
     parser.add_argument("--repeats", type=int, default=1, help="timing repeats (median)")
@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from .. import PointCharges, datasets, metrics, sample
 
     charges = datasets.toy(args.toy, args.charges, seed=args.seed)
-    D_values = [parse_D(text) for text in args.D]
     print(
         f"{args.toy}: exact field of {args.charges} charges, {args.n} samples, "
         f"solver {args.solver}; {platform.machine()}, torch {torch.__version__}, "
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print("| D | steps | NFE | landed within 0.01 | median distance | seconds (median) |")
     print("|---|---|---|---|---|---|")
-    for D in D_values:
+    for D in args.D:
         field = PointCharges(charges, D=D)
         for steps in args.steps:
             times = []

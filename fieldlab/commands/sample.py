@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from . import parse_D
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a field saved by `fieldlab train`")
     source.add_argument("--toy", help="the exact field of this toy data set (e.g. moons)")
-    parser.add_argument("--D", default="128", help="augmented dimension for --toy (or inf)")
+    parser.add_argument(
+        "--D", type=parse_D, default=128, help="augmented dimension for --toy (or inf)"
+    )
     parser.add_argument("--charges", type=int, default=2000, help="toy charges for --toy")
     parser.add_argument("--n", type=int, default=1000, help="number of samples")
     parser.add_argument("--steps", type=int, default=18)
@@ -31,16 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("samples.npy"), help="a .npy file")
     parser.add_argument("--png", type=Path, help="also save a picture of the samples")
     parser.set_defaults(run=run)
-
-
-def parse_D(text: str) -> int | float:
-    """An augmented dimension from the command line: an int or 'inf'."""
-    if text.strip().lower() in ("inf", "infinity"):
-        return math.inf
-    try:
-        return int(text)
-    except ValueError as err:
-        raise ValueError(f"--D must be an int >= 1 or 'inf', got {text!r}") from err
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -66,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         field = load(args.checkpoint)
     else:
-        field = PointCharges(
-            datasets.toy(args.toy, args.charges, seed=args.seed), D=parse_D(args.D)
-        )
+        field = PointCharges(datasets.toy(args.toy, args.charges, seed=args.seed), D=args.D)
     x, info = sample(
         field,
         args.n,

@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from pathlib import Path
 
-
-def _parse_D(text: str) -> int | float:
-    if text.strip().lower() in ("inf", "infinity"):
-        return math.inf
-    try:
-        return int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"--D must be an int >= 1 or 'inf', got {text!r}"
-        ) from err
+from . import parse_D
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +23,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         choices=["toy-cpu", "digits-cpu", "animals-cpu", "digits-gpu", "animals-gpu"],
         help="a named configuration (fieldlab.training.PRESETS); explicit options override it",
     )
-    parser.add_argument("--D", type=_parse_D, help="augmented dimension, or inf (default 128)")
+    parser.add_argument("--D", type=parse_D, help="augmented dimension, or inf (default 128)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, default=2e-3)
