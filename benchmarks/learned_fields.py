@@ -1,7 +1,7 @@
 """Learned fields on 2D toys: training time, sample quality, calibration under composition.
 
 For each toy and parameterization: train one field (`fieldlab.training.PRESETS["toy-cpu"]`),
-draw 2,000 samples with Heun on 18 EDM steps (35 field evaluations), and report
+draw 2,000 samples with Heun on 17 EDM steps (34 field evaluations), and report
 
 - train_s: wall-clock training time, and step_s: the median time of one training step,
   measured over a few steps before the run (the machine may be shared: both are noisy);
@@ -46,7 +46,7 @@ TRAIN_POINTS = 20_000
 EVAL_POINTS = 2_000
 COMPOSE_POINTS = 4_000
 FLOOR_REPEATS = 8
-SAMPLE_STEPS = 18  # Heun: 2 * 18 - 1 = 35 field evaluations
+SAMPLE_STEPS = 17  # Heun: 2 * 17 = 34 field evaluations
 COSINE_SIGMAS = np.geomspace(0.1, 10.0, 7)
 COSINE_POINTS = 1000
 CURL_SIGMA = 0.5

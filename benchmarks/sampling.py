@@ -6,7 +6,7 @@ moved apart so that every sample can be assigned to the component of its nearest
 1. Proportions: the exact field of one charge set of 3,000 points (1,500 / 1,000 / 500 per
    toy, so the charge shares are 1/2, 1/3, 1/6), and the mixture 0.5 A + 0.3 B + 0.2 C of
    three unit-charge exact fields of 1,000 points each; 4,000 samples with the default Heun
-   sampler (18 intervals, 35 NFE); target: every component's share within 0.02 of its charge.
+   sampler (17 intervals, 34 NFE); target: every component's share within 0.02 of its charge.
 2. Landing: the share of 1,000 samples within 0.01 of a charge (target 0.99) for the 3,000-charge
    field, per D and solver, with NFE. The floor column is the share an exact solver must reach
    at least: the samples follow sum_i q_i K(x - y_i) with K the kernel at sigma_min, so at least
@@ -52,7 +52,7 @@ SOLVERS = (
     ("euler", 18, None),
     ("euler", 100, None),
     ("heun", 9, None),
-    ("heun", 18, None),
+    ("heun", 17, None),
     ("heun", 35, None),
     ("heun", 64, None),
     ("rk4", 18, None),
@@ -124,7 +124,7 @@ def proportions_table() -> tuple[list[str], bool]:
 def landing_table() -> list[str]:
     points = torch.cat(components(SINGLE_COUNTS, seed=0))
     lines = [
-        "| D | solver | steps / tol | NFE | NFE / 35 | share within 0.01 | floor (exact flow) "
+        "| D | solver | steps / tol | NFE | NFE / 34 | share within 0.01 | floor (exact flow) "
         "| meets 0.99 | time (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -147,7 +147,7 @@ def landing_table() -> list[str]:
             share = float((torch.cdist(x, points).min(1).values < LANDING_RADIUS).float().mean())
             setting = f"{steps}" if tol is None else f"tol {tol:g}"
             lines.append(
-                f"| {label(D)} | {solver} | {setting} | {info.nfe} | {info.nfe / 35:.2f} | "
+                f"| {label(D)} | {solver} | {setting} | {info.nfe} | {info.nfe / 34:.2f} | "
                 f"{share:.3f} | {floor:.3f} | {'yes' if share >= LANDING_TARGET else 'no'} | "
                 f"{elapsed:.1f} |"
             )
@@ -209,7 +209,7 @@ def main() -> None:
             "Times are single runs on a shared machine: read them as orders of magnitude; NFE "
             "and the shares are exact for the given seeds.",
             "",
-            "## Mixture proportions (Heun, 18 intervals, 4,000 samples)",
+            "## Mixture proportions (Heun, 17 intervals, 4,000 samples)",
             "",
             f"Target: every share within {PROPORTION_TOLERANCE} of its charge; "
             f"{'met for every row' if met else 'NOT met for every row'}. One binomial "

@@ -590,7 +590,7 @@ class ImageMixer(_Picture):
 
     Limitation: a redraw samples the composed field anew, which takes a fraction of a second
     for exact fields of a thousand images per class but several seconds for learned U-Net
-    fields on a CPU (each of the 2 * steps - 1 evaluations runs both networks); lower
+    fields on a CPU (each of the 2 * steps evaluations runs both networks); lower
     n_samples or steps there.
     """
 

@@ -189,8 +189,8 @@ def log_likelihood(
         return_info, `(log_p, info)`.
 
     Limitation: near a charge div v grows like N / sigma, which the fixed-step solvers in
-    sigma integrate poorly on the interval at sigma_min (Heun takes an Euler step there): use
-    an adaptive solver, the default, for likelihoods.
+    sigma integrate poorly on the intervals near sigma_min: use an adaptive solver, the
+    default, for likelihoods.
     """
     field = check_field(field)
     x = check_points(x, field.shape, "x")

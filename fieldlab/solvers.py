@@ -13,8 +13,16 @@ Two families of solvers:
       heun:   x'      = x_i + h_i v(x_i, sigma_i),
               x_(i+1) = x_i + h_i (v(x_i, sigma_i) + v(x', sigma_(i+1))) / 2,
 
-  with the Euler step on the interval that touches sigma_min, as in Karras et al. 2022,
-  Alg. 1, so that heun costs NFE = 2 steps - 1 (35 at their 18 steps).
+  on every interval, so heun costs NFE = 2 steps; and edm, the same with an Euler step on
+  the interval that touches sigma_min, as in Karras et al. 2022, Alg. 1 (NFE = 2 steps - 1).
+  EDM takes that Euler step because its schedule ends at sigma = 0, where v is undefined;
+  this one ends at sigma_min > 0. Which is better depends on the step count. On the exact
+  field of 3,000 moons charges, the share of 1,000 samples landing within 0.01 of a charge
+  (D = 128; D = 8 in brackets) was, heun against edm: 0.730 (0.766) against 0.840 (0.840) at
+  12 steps, 1.000 (0.996) against 0.984 (0.965) at 17, and 1.000 (0.995) against 0.998 (0.986)
+  at 25. On coarse schedules the last, long interval is better taken by Euler, which is exact
+  there once the weighted mean y_hat stops moving; from about 17 steps on, Heun's correction
+  wins.
 - torchdiffeq's solvers (adaptive: dopri5, dopri8, bosh3, fehlberg2, adaptive_heun; fixed
   grid: euler, midpoint, rk4, explicit_adams, implicit_adams) in the variable t = log sigma,
 
@@ -53,7 +61,7 @@ from .fields import Field
 STATE_DTYPE = torch.float64
 
 # Own fixed-step solvers on the EDM schedule.
-OWN_SOLVERS = ("euler", "heun")
+OWN_SOLVERS = ("euler", "heun", "edm")
 # torchdiffeq methods offered, by kind: adaptive ones take rtol/atol, fixed-grid ones step on
 # the EDM levels.
 TORCHDIFFEQ_ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -72,9 +80,9 @@ def known_solvers() -> tuple[str, ...]:
 
 
 def resolve_solver(solver: object) -> str:
-    """A canonical solver name ("euler", "heun" or "torchdiffeq:<method>"), or raise.
+    """A canonical solver name ("euler", "heun", "edm" or "torchdiffeq:<method>"), or raise.
 
-    Plain "euler" and "heun" are the own solvers on the EDM schedule in sigma; other plain
+    Plain "euler", "heun" and "edm" are the own solvers on the EDM schedule in sigma; other plain
     names are torchdiffeq's methods, which also answer to "torchdiffeq:<method>".
     """
     if not isinstance(solver, str):
@@ -190,7 +198,7 @@ def integrate(
     """
     sigmas = levels(steps, sigma_from, sigma_to)
     if solver in OWN_SOLVERS:
-        return _fixed_step(flow, y0, sigmas, solver == "heun", record, progress)
+        return _fixed_step(flow, y0, sigmas, solver, record, progress)
     return _torchdiffeq(flow, y0, sigmas, solver, rtol, atol, record, progress)
 
 
@@ -198,20 +206,20 @@ def _fixed_step(
     flow: Flow,
     y: torch.Tensor,
     sigmas: torch.Tensor,
-    second_order: bool,
+    method: str,
     record: bool,
     progress: bool,
 ) -> Solution:
-    """Euler or Heun steps on the given levels; Heun takes an Euler step at sigma_min."""
+    """Euler, Heun or EDM's Heun steps on the given levels (see the module docstring)."""
     steps = len(sigmas) - 1
-    euler_interval = steps - 1 if sigmas[0] > sigmas[-1] else 0
+    touches_sigma_min = steps - 1 if sigmas[0] > sigmas[-1] else 0
     states = [y] if record else None
     for i in tqdm(range(steps), desc="sampling", disable=not progress):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         h = sigma_next - sigma
         rate = flow(y, sigma)
         y_next = y + h * rate
-        if second_order and i != euler_interval:
+        if method == "heun" or (method == "edm" and i != touches_sigma_min):
             y_next = y + h * 0.5 * (rate + flow(y_next, sigma_next))
         # A row that failed during this step stays where it was at the step's start.
         y = torch.where(_rows(flow.failed, y), y, y_next)

@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--charges", type=int, default=2000)
     parser.add_argument("--n", type=int, default=2000, help="samples per configuration")
     parser.add_argument("--D", nargs="+", type=parse_D, default=[1, 8, 128, math.inf])
-    parser.add_argument("--steps", nargs="+", type=int, default=[2, 4, 8, 18])
+    parser.add_argument("--steps", nargs="+", type=int, default=[2, 4, 8, 17])
     parser.add_argument("--solver", default="heun")
     parser.add_argument("--repeats", type=int, default=1, help="timing repeats (median)")
     parser.add_argument("--seed", type=int, default=0)

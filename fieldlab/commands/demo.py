@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("fieldlab-demo"), help="output folder")
     parser.add_argument("--n", type=int, default=1000, help="charges per field and samples")
-    parser.add_argument("--steps", type=int, default=18, help="Heun steps (NFE = 2 steps - 1)")
+    parser.add_argument("--steps", type=int, default=17, help="Heun steps (NFE = 2 steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
     parser.set_defaults(run=run)

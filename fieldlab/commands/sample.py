@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--charges", type=int, default=2000, help="toy charges for --toy")
     parser.add_argument("--n", type=int, default=1000, help="number of samples")
-    parser.add_argument("--steps", type=int, default=18)
+    parser.add_argument("--steps", type=int, default=17)
     parser.add_argument("--solver", default="heun")
     parser.add_argument("--sigma-min", type=float, default=0.002)
     parser.add_argument("--sigma-max", type=float, default=80.0)
