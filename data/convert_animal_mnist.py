@@ -36,24 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
+from fieldlab.datasets import ANIMAL_CLASSES
+
 SOURCE_NAME = "animal-mnist"
 SOURCE_VERSION = "0.4"
 IMAGES_MEMBER = "animal_mnist/data/Animal_MNIST/animal_data_version_3.gz"
 LABELS_MEMBER = "animal_mnist/data/Animal_MNIST/animal_label_version_3.gz"
 LICENSE_SUFFIX = ".dist-info/licenses/LICENSE"
 
-CLASS_NAMES = (
-    "bear",
-    "bird",
-    "cat",
-    "cow",
-    "dog",
-    "elephant",
-    "giraffe",
-    "horse",
-    "sheep",
-    "zebra",
-)
+# The label order of the source (alphabetical, checked against its images), which the loader
+# shares.
+CLASS_NAMES = ANIMAL_CLASSES
 IMAGES_PER_CLASS = 1000
 IMAGE_SIDE = 28
 
