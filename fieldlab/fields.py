@@ -144,6 +144,13 @@ class Field(ABC):
         x = geometry.prior_sample(n, self.centre.double(), self.D, sigma_max, rng)
         return x.to(dtype=self.dtype, device=self.device)
 
+    def check_composable(self) -> None:
+        """Raise if this field's magnitude is meaningless, so that it cannot be weighted.
+
+        The arithmetic operators call it on every operand; a field of charges always passes.
+        """
+        return None
+
     def check_samplable(self) -> None:
         """Raise unless the total charge is positive, so field lines come from infinity."""
         Q = self.total_charge
@@ -156,15 +163,27 @@ class Field(ABC):
     def __add__(self, other: Field) -> Superposition:
         if not isinstance(other, Field):
             raise TypeError(f"can only add a Field to a Field, got {type(other).__name__}")
+        self.check_composable()
+        other.check_composable()
         return Superposition([self, other], [1.0, 1.0])
 
     def __sub__(self, other: Field) -> Superposition:
         if not isinstance(other, Field):
             raise TypeError(f"can only subtract a Field from a Field, got {type(other).__name__}")
+        self.check_composable()
+        other.check_composable()
         return Superposition([self, other], [1.0, -1.0])
 
+    def __radd__(self, other: object) -> Superposition:
+        raise TypeError(f"can only add a Field to a Field, got {type(other).__name__}")
+
+    def __rsub__(self, other: object) -> Superposition:
+        raise TypeError(f"can only subtract a Field from a Field, got {type(other).__name__}")
+
     def __mul__(self, weight: float) -> Superposition:
-        return Superposition([self], [check_weight(weight, "weight")])
+        weight = check_weight(weight, "weight")
+        self.check_composable()
+        return Superposition([self], [weight])
 
     __rmul__ = __mul__
 
@@ -172,9 +191,11 @@ class Field(ABC):
         weight = check_weight(weight, "weight")
         if weight == 0:
             raise ZeroDivisionError("cannot divide a field by a weight of 0")
+        self.check_composable()
         return Superposition([self], [1.0 / weight])
 
     def __neg__(self) -> Superposition:
+        self.check_composable()
         return Superposition([self], [-1.0])
 
     def __pos__(self) -> Field:

@@ -63,7 +63,7 @@ from torch import nn
 
 from . import geometry
 from ._checks import check_D, check_points, check_positive, check_sigma
-from .fields import Field, ScaledField, Superposition
+from .fields import Field, ScaledField
 
 logger = logging.getLogger(__name__)
 
@@ -276,49 +276,15 @@ class PotentialField(Field):
             psi = psi + self.correction(x, sigma).double()
         return psi, torch.ones_like(psi)
 
-    def _check_composable(self, other: object = None) -> None:
-        for field in (self, other):
-            if isinstance(field, PotentialField) and not field.calibrated:
-                raise ValueError(
-                    "a 'direction' field predicts only the field's direction, not its "
-                    "magnitude, so its weight in a sum is meaningless; train with "
-                    "parameterization='potential' to compose fields (build a Superposition "
-                    "directly to override)"
-                )
-
-    def __add__(self, other: Field) -> Superposition:
-        self._check_composable(other)
-        return super().__add__(other)
-
-    def __radd__(self, other: Field) -> Superposition:
-        self._check_composable(other)
-        if not isinstance(other, Field):
-            raise TypeError(f"can only add a Field to a Field, got {type(other).__name__}")
-        return Superposition([other, self], [1.0, 1.0])
-
-    def __sub__(self, other: Field) -> Superposition:
-        self._check_composable(other)
-        return super().__sub__(other)
-
-    def __rsub__(self, other: Field) -> Superposition:
-        self._check_composable(other)
-        if not isinstance(other, Field):
-            raise TypeError(f"can only subtract a Field from a Field, got {type(other).__name__}")
-        return Superposition([other, self], [1.0, -1.0])
-
-    def __mul__(self, weight: float) -> Superposition:
-        self._check_composable()
-        return super().__mul__(weight)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, weight: float) -> Superposition:
-        self._check_composable()
-        return super().__truediv__(weight)
-
-    def __neg__(self) -> Superposition:
-        self._check_composable()
-        return super().__neg__()
+    def check_composable(self) -> None:
+        """Refuse weights for a 'direction' field, whose magnitude is not learned."""
+        if not self.calibrated:
+            raise ValueError(
+                "a 'direction' field predicts only the field's direction, not its "
+                "magnitude, so its weight in a sum is meaningless; train with "
+                "parameterization='potential' to compose fields (build a Superposition "
+                "directly to override)"
+            )
 
     def __repr__(self) -> str:
         return (

@@ -123,6 +123,10 @@ def test_only_fields_add_to_fields():
         field + 1.0
     with pytest.raises(TypeError, match="can only subtract a Field"):
         field - torch.zeros(2)
+    with pytest.raises(TypeError, match="can only add a Field"):
+        1.0 + field
+    with pytest.raises(TypeError, match="can only subtract a Field"):
+        1.0 - field
 
 
 def test_numpy_and_torch_scalars_are_accepted_as_weights():

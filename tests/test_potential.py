@@ -143,6 +143,9 @@ def test_direction_field_refuses_composition():
         lambda: 0.5 * direction,
         lambda: -direction,
         lambda: other - direction,
+        lambda: PointCharges(torch.zeros(1, 2), D=128) + direction,
+        lambda: PointCharges(torch.zeros(1, 2), D=128) - direction,
+        lambda: direction / 2,
     ):
         with pytest.raises(ValueError, match="direction"):
             compose()
