@@ -199,7 +199,8 @@ def sample(
         n: number of trajectories, >= 1.
         steps: intervals of the EDM schedule (fixed-step solvers; heun costs 2 steps
             evaluations, euler steps); for adaptive solvers, the levels of a trajectory.
-        solver: "heun", "euler" (own, on the EDM schedule in sigma), a torchdiffeq method
+        solver: "heun", "euler", "edm", "multistep" (own, on the EDM schedule in sigma;
+            multistep costs one evaluation per step), a torchdiffeq method
             ("dopri5", "rk4", ... or "torchdiffeq:<method>", in t = log sigma); see
             `fieldlab.solvers.known_solvers()`.
         sigma_min, sigma_max: end and start levels, 0 < sigma_min < sigma_max.

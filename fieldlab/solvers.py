@@ -23,6 +23,24 @@ Two families of solvers:
   at 25. On coarse schedules the last, long interval is better taken by Euler, which is exact
   there once the weighted mean y_hat stops moving; from about 17 steps on, Heun's correction
   wins.
+
+      multistep: DPM-Solver++(2M) (Lu et al. 2022), one evaluation per step, NFE = steps.
+              With the denoised point y_hat_i = x_i - sigma_i v(x_i, sigma_i), so that
+              v = (x - y_hat) / sigma, and a = sigma_(i+1) / sigma_i,
+              x_(i+1) = a x_i + (1 - a) (y_hat_i + (y_hat_i - y_hat_(i-1)) / (2 r_i)),
+              r_i = log(sigma_(i-1) / sigma_i) / log(sigma_i / sigma_(i+1)),
+              and the first step without the difference (which is Euler's step). The
+              linear part is integrated exactly, so the step is exact while y_hat stays
+              put, and the difference makes it second order. At an equal budget of 34
+              evaluations it takes 34 intervals where heun takes 17. Measured at 34
+              evaluations each: on the exact field of 20,000 moons charges (D = 128), the
+              mean W2 of eight 2,000-sample sets to held-out points was 0.179 against heun's
+              0.197 (heun needs 60 steps, 120 evaluations, for 0.179), because the samples'
+              spread along the curve is closer to the data's; but on the 3,000-charge
+              field above, its share landing within 0.01 of a charge was lower, 0.982,
+              0.990 and 0.994 against 0.997, 0.999 and 0.998 (D = 8, 128, inf; at D = 1
+              0.803 against 0.789). So heun stays the default, and multistep is the
+              better choice where the distribution matters more than the last 0.01.
 - torchdiffeq's solvers (adaptive: dopri5, dopri8, bosh3, fehlberg2, adaptive_heun; fixed
   grid: euler, midpoint, rk4, explicit_adams, implicit_adams) in the variable t = log sigma,
 
@@ -41,6 +59,9 @@ line: it is marked failed, its state at that point is kept, and it is frozen (it
 zero and the field is no longer evaluated there), so it never brings NaN into other rows.
 
 Limitation: the state is float64, which some accelerators (Apple's MPS) do not support.
+Limitation: torchdiffeq's fixed-grid explicit_adams is unstable on these levels: on the
+exact field of 20,000 moons charges (D = 128), 28 steps sent all 2,000 trajectories off to
+E_r <= 0. Use multistep for a one-evaluation-per-step method.
 Limitation: an adaptive solver's trial stages count: a row whose trial point meets E_r <= 0
 fails even if a smaller step would have kept it on a field line.
 """
@@ -61,7 +82,7 @@ from .fields import Field
 STATE_DTYPE = torch.float64
 
 # Own fixed-step solvers on the EDM schedule.
-OWN_SOLVERS = ("euler", "heun", "edm")
+OWN_SOLVERS = ("euler", "heun", "edm", "multistep")
 # torchdiffeq methods offered, by kind: adaptive ones take rtol/atol, fixed-grid ones step on
 # the EDM levels.
 TORCHDIFFEQ_ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -210,7 +231,9 @@ def _fixed_step(
     record: bool,
     progress: bool,
 ) -> Solution:
-    """Euler, Heun or EDM's Heun steps on the given levels (see the module docstring)."""
+    """Euler, Heun, EDM's Heun or multistep steps on the given levels (module docstring)."""
+    if method == "multistep":
+        return _multistep(flow, y, sigmas, record, progress)
     steps = len(sigmas) - 1
     touches_sigma_min = steps - 1 if sigmas[0] > sigmas[-1] else 0
     states = [y] if record else None
@@ -223,6 +246,32 @@ def _fixed_step(
             y_next = y + h * 0.5 * (rate + flow(y_next, sigma_next))
         # A row that failed during this step stays where it was at the step's start.
         y = torch.where(_rows(flow.failed, y), y, y_next)
+        if record:
+            states.append(y)
+    trajectory = torch.stack(states) if record else None
+    return Solution(y, sigmas if record else None, trajectory)
+
+
+def _multistep(
+    flow: Flow, y: torch.Tensor, sigmas: torch.Tensor, record: bool, progress: bool
+) -> Solution:
+    """DPM-Solver++(2M) steps on the given levels (see the module docstring)."""
+    states = [y] if record else None
+    denoised_before, log_step_before = None, None
+    for i in tqdm(range(len(sigmas) - 1), desc="sampling", disable=not progress):
+        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        denoised = y - sigma * flow(y, sigma)
+        log_step = math.log(sigma / sigma_next)
+        target = denoised
+        if denoised_before is not None:
+            r = log_step_before / log_step
+            target = denoised + (denoised - denoised_before) / (2 * r)
+        ratio = sigma_next / sigma
+        y_next = ratio * y + (1 - ratio) * target
+        # A failed row stays where it failed; its denoised point is itself from then on.
+        y = torch.where(_rows(flow.failed, y), y, y_next)
+        denoised_before = torch.where(_rows(flow.failed, y), y, denoised)
+        log_step_before = log_step
         if record:
             states.append(y)
     trajectory = torch.stack(states) if record else None

@@ -66,7 +66,7 @@ def test_images_keep_their_shape_for_every_solver_family():
         assert info.n_failed == 0
 
 
-@pytest.mark.parametrize("solver", ["heun", "euler", "dopri5", "torchdiffeq:rk4"])
+@pytest.mark.parametrize("solver", ["heun", "euler", "multistep", "dopri5", "torchdiffeq:rk4"])
 def test_same_seed_gives_the_same_samples_bit_for_bit(toy_points, solver):
     field = PointCharges(toy_points, D=8)
     a = sample(field, 30, steps=8, solver=solver, seed=5)
@@ -83,6 +83,8 @@ def test_same_seed_gives_the_same_samples_bit_for_bit(toy_points, solver):
         ("heun", 1, 2),
         ("edm", 18, 35),
         ("edm", 1, 1),
+        ("multistep", 18, 18),
+        ("multistep", 1, 1),
         ("euler", 18, 18),
         ("torchdiffeq:euler", 10, 10),
         ("midpoint", 10, 20),
@@ -127,6 +129,28 @@ def test_heun_converges_at_second_order_on_gaussian_data():
     ]
     # Halving the step should divide the error by about 4.
     assert 3.0 < errors[0] / errors[1] < 5.0
+
+
+def test_multistep_converges_at_second_order_on_gaussian_data():
+    field = GaussianData(1.5, 2)
+    reference = sample(field, 200, solver="dopri5", rtol=1e-8, atol=1e-8, seed=2)
+    errors = [
+        (sample(field, 200, steps=k, solver="multistep", seed=2) - reference).abs().max()
+        for k in (32, 64)
+    ]
+    assert 3.0 < errors[0] / errors[1] < 5.0
+
+
+@pytest.mark.parametrize("D", DS)
+def test_multistep_is_exact_for_one_charge(D):
+    # The velocity of one charge is (x - y) / sigma for every D: the denoised point is the
+    # charge itself at every step, which the multistep update integrates without error.
+    charge = torch.tensor([[0.5, -1.0]])
+    field = PointCharges(charge, D=D)
+    x, trajectory = sample(field, 20, steps=5, solver="multistep", seed=4, return_trajectory=True)
+    start = trajectory.x[0].double()
+    exact = charge + (geometry.SIGMA_MIN / geometry.SIGMA_MAX) * (start - charge)
+    torch.testing.assert_close(x.double(), exact, rtol=0, atol=1e-6)
 
 
 def test_gaussian_data_samples_have_the_pushed_forward_prior_spread():
@@ -178,7 +202,7 @@ def test_samples_land_on_the_charges(toy_points, D):
     assert (nearest < 0.05).float().mean() > 0.97
 
 
-@pytest.mark.parametrize("solver", ["heun", "dopri5"])
+@pytest.mark.parametrize("solver", ["heun", "multistep", "dopri5"])
 def test_negative_charge_failures_are_counted_and_left_out(caplog, solver):
     # PFGM's (x, z) plane: field lines from infinity that pass beside the negative charge
     # dip towards the axis and rise again, so E_r = 0 on the way for any solver.
@@ -200,9 +224,12 @@ def test_negative_charge_failures_are_counted_and_left_out(caplog, solver):
     assert not field.field(info.failed_x, info.failed_sigma.float()).landing.any()
 
 
-def test_failed_trajectories_are_frozen_where_they_stop():
+@pytest.mark.parametrize("solver", ["heun", "multistep"])
+def test_failed_trajectories_are_frozen_where_they_stop(solver):
     field = PointCharges([[0.0]], D=1) - 0.8 * PointCharges([[1.0]], D=1)
-    _, trajectory, info = sample(field, 50, seed=0, return_trajectory=True, return_info=True)
+    _, trajectory, info = sample(
+        field, 50, solver=solver, seed=0, return_trajectory=True, return_info=True
+    )
     assert info.n_failed > 0
     for k, sigma in zip(info.failed, info.failed_sigma):
         after = trajectory.x[trajectory.sigmas < sigma, k]
@@ -248,7 +275,7 @@ def test_progress_bar_does_not_change_the_result(toy_points):
         ({"sigma_min": 0.0}, ValueError, "sigma_min must be > 0"),
         ({"sigma_max": -80.0}, ValueError, "sigma_max must be > 0"),
         ({"rtol": 0.0}, ValueError, "rtol must be > 0"),
-        ({"solver": "rk45"}, ValueError, "known solvers: euler, heun, edm, dopri5"),
+        ({"solver": "rk45"}, ValueError, "known solvers: euler, heun, edm, multistep, dopri5"),
         ({"solver": 3}, TypeError, "solver must be a string"),
     ],
 )
