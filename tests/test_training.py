@@ -1,5 +1,6 @@
 """Training: a short run learns the exact field, resumes exactly, and refuses bad input."""
 
+import inspect
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from fieldlab.training import (
     LR_FLOOR,
     P_MEAN,
     P_STD,
+    PRESETS,
     WARMUP_STEPS,
     draw_sigma,
     learning_rate,
@@ -55,6 +57,13 @@ def test_short_training_aligns_velocity_with_the_exact_field(moons):
     assert after > 0.85
     assert trained.total_charge == 1.0
     torch.testing.assert_close(trained.centre, data.mean(0))
+
+
+def test_training_defaults_are_the_toy_preset():
+    defaults = inspect.signature(train).parameters
+    for key, value in PRESETS["toy-cpu"].items():
+        if key != "D":
+            assert defaults[key].default == value, key
 
 
 def test_learning_rate_warms_up_then_decays_along_a_cosine():

@@ -36,7 +36,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", choices=["auto", "mlp", "unet"])
     parser.add_argument("--reference-size", type=int)
     parser.add_argument("--ema", type=float, default=0.999)
-    parser.add_argument("--data-size", type=int, default=20_000, help="points drawn of a toy")
+    parser.add_argument("--data-size", type=int, help="points drawn of a toy (default 200,000)")
     parser.add_argument("--out", type=Path, default=Path("field.safetensors"))
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue from --out")
@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; the field (EMA weights) and training state go to --out."""
-    from ..training import PRESETS, train
+    from ..training import DEFAULT_DATA_SIZE, PRESETS, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = {"D": 128, **PRESETS.get(args.preset, {})}
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             parameterization=args.parameterization,
             ema=args.ema,
             **options,
-            data_size=args.data_size,
+            data_size=DEFAULT_DATA_SIZE if args.data_size is None else args.data_size,
             checkpoint=args.out,
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
