@@ -55,6 +55,8 @@ SOLVERS = (
     ("heun", 17, None),
     ("heun", 35, None),
     ("heun", 64, None),
+    ("multistep", 34, None),
+    ("multistep", 64, None),
     ("rk4", 18, None),
     ("dopri5", 18, 1e-3),
     ("dopri5", 18, 1e-5),

@@ -37,9 +37,9 @@ Two families of solvers:
               mean W2 of eight 2,000-sample sets to held-out points was 0.179 against heun's
               0.197 (heun needs 60 steps, 120 evaluations, for 0.179), because the samples'
               spread along the curve is closer to the data's; but on the 3,000-charge
-              field above, its share landing within 0.01 of a charge was lower, 0.982,
-              0.990 and 0.994 against 0.997, 0.999 and 0.998 (D = 8, 128, inf; at D = 1
-              0.803 against 0.789). So heun stays the default, and multistep is the
+              field of benchmarks/sampling.py its share landing within 0.01 of a charge
+              is lower, 0.772, 0.978, 0.995 and 0.995 against 0.795, 0.996, 1.000 and
+              1.000 (D = 1, 8, 128, inf). So heun stays the default, and multistep is the
               better choice where the distribution matters more than the last 0.01.
 - torchdiffeq's solvers (adaptive: dopri5, dopri8, bosh3, fehlberg2, adaptive_heun; fixed
   grid: euler, midpoint, rk4, explicit_adams, implicit_adams) in the variable t = log sigma,
