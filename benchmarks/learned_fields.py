@@ -43,7 +43,7 @@ from fieldlab.fields import Superposition
 from fieldlab.metrics import w2, w2_floor
 from fieldlab.potential import curl_ratio
 from fieldlab.sampling import sample
-from fieldlab.training import PRESETS, draw_sigma, loss_terms, train
+from fieldlab.training import PRESETS, _step_draws, loss_terms, train
 
 TRAIN_POINTS = 200_000
 EVAL_POINTS = 2_000
@@ -114,11 +114,10 @@ def step_time(data: torch.Tensor, D, parameterization: str, config: dict) -> flo
     times = []
     for _ in range(PROBE_STEPS):
         start = time.perf_counter()
-        reference = data[torch.from_numpy(rng.choice(len(data), config["reference_size"]))]
-        clean = reference[: config["batch_size"]]
-        sigma = torch.from_numpy(draw_sigma(rng, len(clean)))
-        x = geometry.perturb(clean, sigma, D, rng)
-        loss = loss_terms(field, x, sigma.float(), reference).mean()
+        x, sigma, reference = _step_draws(
+            data, rng, config["batch_size"], config["reference_size"], D, data.device
+        )
+        loss = loss_terms(field, x, sigma, reference).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

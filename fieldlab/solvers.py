@@ -269,8 +269,9 @@ def _multistep(
         ratio = sigma_next / sigma
         y_next = ratio * y + (1 - ratio) * target
         # A failed row stays where it failed; its denoised point is itself from then on.
-        y = torch.where(_rows(flow.failed, y), y, y_next)
-        denoised_before = torch.where(_rows(flow.failed, y), y, denoised)
+        frozen = _rows(flow.failed, y)
+        y = torch.where(frozen, y, y_next)
+        denoised_before = torch.where(frozen, y, denoised)
         log_step_before = log_step
         if record:
             states.append(y)

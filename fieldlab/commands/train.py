@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; the field (EMA weights) and training state go to --out."""
-    from ..training import DEFAULT_DATA_SIZE, PRESETS, train
+    from ..training import PRESETS, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = {"D": 128, **PRESETS.get(args.preset, {})}
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "network": args.network,
         "reference_size": args.reference_size,
+        "data_size": args.data_size,
     }
     options.update({k: v for k, v in explicit.items() if v is not None})
     try:
@@ -78,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
             parameterization=args.parameterization,
             ema=args.ema,
             **options,
-            data_size=DEFAULT_DATA_SIZE if args.data_size is None else args.data_size,
             checkpoint=args.out,
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
